@@ -1,0 +1,132 @@
+"""Fixtures for tests that run against the real lab on this machine.
+
+They expect `make lab` (or `make test`, which runs it first) to have built the
+lab with its default settings.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import uuid
+
+import pytest
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(sys.executable).parent
+LAB_CONFIG_DIR = pathlib.Path(os.environ.get("LAB_CONFIG_DIR", "/etc/claude_stack_lab"))
+LAB_PORT = int(os.environ.get("LAB_REGISTRY_PORT", "5443"))
+LAB_USER = os.environ.get("LAB_REGISTRY_USERNAME", "lab")
+PASSWORD_FILE = pathlib.Path.home() / ".local/share/claude_stack_lab/registry-password"
+REGISTRY_CONTAINER = "claude-stack-lab-registry"
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    ]
+)
+
+
+class Lab:
+    """What a test needs to know about the lab registry."""
+
+    def __init__(self):
+        self.registry = f"127.0.0.1:{LAB_PORT}"
+        self.ca = LAB_CONFIG_DIR / "pki" / "ca.crt"
+        self.username = LAB_USER
+        self.password = PASSWORD_FILE.read_text().split()[0]
+
+    def url(self, path):
+        return f"https://{self.registry}{path}"
+
+    def get(self, path, auth=True, **kwargs):
+        creds = (self.username, self.password) if auth else None
+        return requests.get(self.url(path), auth=creds, verify=str(self.ca), timeout=30, **kwargs)
+
+    def manifest(self, repo, reference):
+        return self.get(f"/v2/{repo}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES})
+
+    def delete_manifest(self, repo, reference):
+        """Remove a test's manifest again; the registry allows deletes."""
+        served = self.manifest(repo, reference)
+        if served.status_code == 200:
+            digest = served.headers["Docker-Content-Digest"]
+            requests.delete(
+                self.url(f"/v2/{repo}/manifests/{digest}"),
+                auth=(self.username, self.password), verify=str(self.ca), timeout=30,
+            )
+
+
+@pytest.fixture(scope="session")
+def lab():
+    if not PASSWORD_FILE.exists() or not (LAB_CONFIG_DIR / "pki" / "ca.crt").exists():
+        pytest.fail("the lab is not built: run `make lab` first")
+    return Lab()
+
+
+def run(argv, **kwargs):
+    """Run a command, capturing text output, never raising on a non-zero exit."""
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    kwargs.setdefault("timeout", 900)
+    return subprocess.run(argv, check=False, **kwargs)
+
+
+@pytest.fixture
+def docker_config(tmp_path):
+    """An empty Docker client configuration: no stored credentials."""
+    path = tmp_path / "docker-config"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def scratch_repo(lab):
+    """A repository name in the lab registry that no other test uses."""
+    return f"pytest/{uuid.uuid4().hex[:12]}"
+
+
+def docker(*args, config=None, **kwargs):
+    env = dict(os.environ)
+    if config is not None:
+        env["DOCKER_CONFIG"] = str(config)
+    return run(["docker", *args], env=env, **kwargs)
+
+
+def ansible_playbook(*args, extra_env=None, timeout=1800):
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env.update(extra_env or {})
+    return run(["ansible-playbook", *args], env=env, cwd=ROOT, timeout=timeout)
+
+
+def play_recap(output):
+    """The PLAY RECAP counters of one host, as a dict of ints."""
+    for line in output.splitlines():
+        if " : ok=" in line:
+            host, _, counters = line.partition(" : ")
+            return {k: int(v) for k, v in (c.split("=") for c in counters.split())}
+    raise AssertionError(f"no PLAY RECAP in output:\n{output[-3000:]}")
+
+
+def write_json(path, data):
+    path.write_text(json.dumps(data))
+    return path
+
+
+def container_logs(name):
+    result = docker("logs", name)
+    return result.stdout + result.stderr
+
+
+def require(tool):
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} is not installed: run `make bootstrap`")
