@@ -7,8 +7,8 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV ?= .venv
-BIN := $(VENV)/bin
-export PATH := $(abspath $(BIN)):$(PATH)
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 COLLECTION_LINK := .collections/ansible_collections/midserver/claude_stack
 SANITY_ROOT := .build/sanity/ansible_collections/midserver/claude_stack
@@ -51,6 +51,8 @@ ansible-lint: venv collection
 sanity: venv
 	@rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_ROOT)
 	@git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ $(SANITY_ROOT)/
+	@# ansible-test lists files with git; a repository of its own keeps it from the outer one.
+	@cd $(SANITY_ROOT) && git init -q && git add -A
 	@mkdir -p $(PIP_GET_CACHE) && for v in $$($(BIN)/python hack/get_pip_versions.py); do \
 	  install -m 0644 hack/get_pip_offline.py $(PIP_GET_CACHE)/get_pip_$$v.py; done
 	@cd $(SANITY_ROOT) && ansible-test sanity --python $$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') --color no

@@ -112,7 +112,7 @@ def play_recap(output):
     """The PLAY RECAP counters of one host, as a dict of ints."""
     for line in output.splitlines():
         if " : ok=" in line:
-            host, _, counters = line.partition(" : ")
+            counters = line.split(" : ", 1)[1]
             return {k: int(v) for k, v in (c.split("=") for c in counters.split())}
     raise AssertionError(f"no PLAY RECAP in output:\n{output[-3000:]}")
 
