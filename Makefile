@@ -15,7 +15,7 @@ SANITY_ROOT := .build/sanity/ansible_collections/midserver/claude_stack
 PIP_GET_CACHE := $(HOME)/.ansible/test/cache
 
 .PHONY: help bootstrap venv collection lint yamllint ansible-lint sanity lab \
-        test test-system demo requirements clean
+        test pytest changelog-lint gofmt go-test demo requirements clean
 
 help:
 	@echo "make test   install what the tests need, then run every test"
@@ -57,15 +57,28 @@ sanity: venv
 	  install -m 0644 hack/get_pip_offline.py $(PIP_GET_CACHE)/get_pip_$$v.py; done
 	@cd $(SANITY_ROOT) && ansible-test sanity --python $$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') --color no
 
-lint: yamllint ansible-lint sanity
+changelog-lint: venv
+	@antsibull-changelog lint
+
+# Go code: the example service and the Trivy DB generator (GOPATH mode, offline).
+GO_DIRS := examples/claude-terminal-service tools/trivy-db-gen
+gofmt:
+	@out=$$(gofmt -l $(GO_DIRS)); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+
+go-test:
+	@cd examples/claude-terminal-service && go vet ./... && go test ./...
+
+lint: yamllint changelog-lint gofmt ansible-lint sanity
 
 lab: bootstrap venv collection
 	@ansible-playbook -i inventories/local playbooks/lab.yml
 
-test-system: venv
-	@pytest tests/system
+# Unit tests of the pure logic first, then the system tests on the real lab, in one
+# pytest run so that it ends with one summary line.
+pytest: venv collection
+	@pytest tests/unit tests/system
 
-test: bootstrap venv collection lint lab test-system
+test: bootstrap venv collection lint go-test lab pytest
 
 demo: bootstrap venv collection lab
 

@@ -24,7 +24,7 @@ DOCKERD_LOG="${DOCKERD_LOG:-/var/log/dockerd.log}"
 export DEBIAN_FRONTEND=noninteractive
 
 packages=(ca-certificates curl debootstrap git iproute2 make python3 python3-venv rsync
-          shellcheck docker.io)
+          shellcheck docker.io golang-go golang-github-coreos-bbolt-dev)
 if [ "$VERSION_CODENAME" = trixie ]; then
   # Debian 13 splits the CLI out of docker.io and ships both plugins itself.
   packages+=(docker-cli docker-buildx docker-compose)

@@ -22,6 +22,11 @@ LAB_PORT = int(os.environ.get("LAB_REGISTRY_PORT", "5443"))
 LAB_USER = os.environ.get("LAB_REGISTRY_USERNAME", "lab")
 PASSWORD_FILE = pathlib.Path.home() / ".local/share/claude_stack_lab/registry-password"
 REGISTRY_CONTAINER = "claude-stack-lab-registry"
+# The lab's Trivy DB and the CA bundle that lets Go programs such as Trivy trust the lab.
+TRIVY = BIN / "trivy"
+TRIVY_DB_REPOSITORY = f"127.0.0.1:{LAB_PORT}/trivy/db"
+CA_BUNDLE = LAB_CONFIG_DIR / "pki" / "ca-bundle.crt"
+ROOT_DOCKER_CONFIG = pathlib.Path.home() / ".docker"
 MANIFEST_TYPES = ", ".join(
     [
         "application/vnd.docker.distribution.manifest.v2+json",
@@ -127,6 +132,57 @@ def container_logs(name):
     return result.stdout + result.stderr
 
 
+def trivy(command, *args, cache_dir, config=ROOT_DOCKER_CONFIG, **kwargs):
+    """Run the real trivy with the lab's DB, a cache of the test's own, the lab CA bundle,
+    and the Docker client configuration `config` for the registry login."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_")}
+    env["SSL_CERT_FILE"] = str(CA_BUNDLE)
+    env["DOCKER_CONFIG"] = str(config)
+    argv = [str(TRIVY), command, "--cache-dir", str(cache_dir), "--cache-backend", "memory",
+            "--db-repository", TRIVY_DB_REPOSITORY, "--no-progress", *args]
+    return run(argv, env=env, **kwargs)
+
+
 def require(tool):
     if shutil.which(tool) is None:
         pytest.fail(f"{tool} is not installed: run `make bootstrap`")
+
+
+def run_module(module, args, check=False, diff=False, env=None, timeout=1800):
+    """Run one module of the collection on localhost, as a user's task would.
+
+    Returns (result, output): the module's result as a dict (with "failed" set on
+    failure) and the whole text Ansible printed, to check what reaches a log.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="run-module-") as tmp:
+        argsfile = pathlib.Path(tmp) / "args.json"
+        argsfile.write_text(json.dumps({"module_args": args}))
+        playbook = pathlib.Path(tmp) / "play.yml"
+        playbook.write_text(
+            "- hosts: localhost\n"
+            "  gather_facts: false\n"
+            "  tasks:\n"
+            f"    - {module}: '{{{{ module_args }}}}'\n"
+            "      environment: '{{ module_env | default({}) }}'\n"
+        )
+        extra = ["-e", f"@{argsfile}"]
+        if env:
+            envfile = pathlib.Path(tmp) / "env.json"
+            envfile.write_text(json.dumps({"module_env": env}))
+            extra += ["-e", f"@{envfile}"]
+        flags = (["--check"] if check else []) + (["--diff"] if diff else [])
+        proc = ansible_playbook(
+            "-i", "inventories/local", str(playbook), *extra, *flags,
+            extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+                       "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"},
+            timeout=timeout,
+        )
+    output = proc.stdout + proc.stderr
+    try:
+        report = json.loads(proc.stdout[proc.stdout.index("{"):])
+        result = report["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    except (ValueError, KeyError, IndexError) as exc:
+        raise AssertionError(f"no module result in output ({exc}):\n{output[-3000:]}") from exc
+    return result, output

@@ -1,0 +1,3 @@
+module example.com/claude-terminal-service
+
+go 1.19
