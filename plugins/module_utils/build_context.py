@@ -30,12 +30,15 @@ class BuildContextError(ValueError):
     """A context or Dockerfile that cannot be read; the message is one sentence."""
 
 
-def parse_dockerignore(text):
+def parse_dockerignore(text, source=".dockerignore"):
     """Return the patterns of a .dockerignore file as (regex, negated) pairs, in order."""
     patterns = []
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+        # Docker takes a comment only where '#' starts the line, before any trimming.
+        if raw.startswith("#"):
+            continue
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if not line:
             continue
         negated = line.startswith("!")
         if negated:
@@ -43,7 +46,12 @@ def parse_dockerignore(text):
         line = posixpath.normpath(line.replace(os.sep, "/")).lstrip("/")
         if line in ("", "."):
             continue
-        patterns.append((re.compile(_translate(line)), negated))
+        try:
+            patterns.append((re.compile(_translate(line)), negated))
+        except re.error as exc:
+            raise BuildContextError(
+                "pattern '%s' on line %d of %s is not valid: %s." % (line, number, source, exc)
+            )
     return patterns
 
 
@@ -59,9 +67,11 @@ def _translate(pattern):
                 i += 2
                 if pattern.startswith("/", i):
                     i += 1
-                    out.append("(?:.*/)?")
-                else:
+                if i >= n:
                     out.append(".*")
+                else:
+                    # '**' followed by more matches any number of whole directories.
+                    out.append("(?:.*/)?")
                 continue
             out.append("[^/]*")
         elif char == "?":
@@ -72,8 +82,6 @@ def _translate(pattern):
                 out.append(re.escape(char))
             else:
                 body = pattern[i + 1 : end]
-                if body.startswith("^"):
-                    body = "^" + body[1:]
                 out.append("[" + body.replace("\\", "\\\\") + "]")
                 i = end
         elif char == "\\" and i + 1 < n:
@@ -106,7 +114,11 @@ def context_entries(context, patterns):
     target of a link. Names are visited sorted, so the order is stable.
     """
     can_prune = not any(negated for dummy, negated in patterns)
-    for root, dirs, files in os.walk(context):
+
+    def unreadable(error):
+        raise error
+
+    for root, dirs, files in os.walk(context, onerror=unreadable):
         rel_root = os.path.relpath(root, context)
         rel_root = "" if rel_root == "." else rel_root.replace(os.sep, "/")
         kept_dirs = []
@@ -135,6 +147,14 @@ def context_entries(context, patterns):
                 yield rel, "file", stat.S_IMODE(info.st_mode), file_digest(full)
 
 
+def ignore_file_for(context, dockerfile):
+    """The ignore file BuildKit applies: <Dockerfile>.dockerignore first, else the context's."""
+    for candidate in (dockerfile + ".dockerignore", os.path.join(context, ".dockerignore")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
 def file_digest(path):
     digest = hashlib.sha256()
     try:
@@ -156,11 +176,11 @@ def build_digest(context, dockerfile, target=None, build_args=None, labels=None)
         raise BuildContextError("build context '%s' is not a directory." % context)
     if not os.path.isfile(dockerfile):
         raise BuildContextError("Dockerfile '%s' does not exist." % dockerfile)
-    ignore_file = os.path.join(context, ".dockerignore")
     patterns = []
-    if os.path.isfile(ignore_file):
+    ignore_file = ignore_file_for(context, dockerfile)
+    if ignore_file:
         with open(ignore_file, encoding="utf-8", errors="replace") as handle:
-            patterns = parse_dockerignore(handle.read())
+            patterns = parse_dockerignore(handle.read(), ignore_file)
 
     digest = hashlib.sha256()
 

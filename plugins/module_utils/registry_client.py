@@ -39,8 +39,12 @@ MEDIA_TYPE_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+j
 MEDIA_TYPE_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_TYPE_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST_ACCEPT = ", ".join(
-    [MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_OCI_MANIFEST,
-     MEDIA_TYPE_OCI_INDEX]
+    [
+        MEDIA_TYPE_DOCKER_MANIFEST,
+        MEDIA_TYPE_DOCKER_LIST,
+        MEDIA_TYPE_OCI_MANIFEST,
+        MEDIA_TYPE_OCI_INDEX,
+    ]
 )
 INDEX_MEDIA_TYPES = (MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_OCI_INDEX)
 
@@ -70,6 +74,19 @@ class Manifest(NamedTuple):
     def is_index(self) -> bool:
         """Whether this is a manifest list or OCI index (several platforms)."""
         return self.media_type in INDEX_MEDIA_TYPES
+
+    def holds(self, image_id, repo_digests=None) -> bool:
+        """Whether this manifest is the local image with that ID and those RepoDigests.
+
+        A single-image manifest names its config, whose digest is the image ID. The
+        containerd image store uses the manifest digest as the ID instead, and an index
+        can only be matched through the digests the engine recorded on push or pull.
+        """
+        if self.config_digest and self.config_digest == image_id:
+            return True
+        if self.digest == image_id:
+            return True
+        return self.digest in [d.rpartition("@")[2] for d in repo_digests or []]
 
 
 def parse_www_authenticate(header: str) -> Tuple[str, Dict[str, str]]:
@@ -104,8 +121,10 @@ def default_ca_cert(registry: str, certs_d: str = CERTS_D) -> Optional[str]:
 
 def docker_config_path(config_dir: Optional[str] = None) -> str:
     """The Docker client configuration file: $DOCKER_CONFIG or ~/.docker, as docker uses."""
-    config_dir = config_dir or os.environ.get("DOCKER_CONFIG") or os.path.join(
-        os.path.expanduser("~"), ".docker"
+    config_dir = (
+        config_dir
+        or os.environ.get("DOCKER_CONFIG")
+        or os.path.join(os.path.expanduser("~"), ".docker")
     )
     return os.path.join(config_dir, "config.json")
 
@@ -113,8 +132,13 @@ def docker_config_path(config_dir: Optional[str] = None) -> str:
 def _config_keys(registry: str):
     if registry in (DOCKER_HUB, "index.docker.io", DOCKER_HUB_API):
         return ["https://index.docker.io/v1/", "index.docker.io", DOCKER_HUB]
-    return [registry, "https://" + registry, "http://" + registry,
-            "https://%s/v1/" % registry, "https://%s/v2/" % registry]
+    return [
+        registry,
+        "https://" + registry,
+        "http://" + registry,
+        "https://%s/v1/" % registry,
+        "https://%s/v2/" % registry,
+    ]
 
 
 def _credentials_from_auths(registry: str, path: str) -> Tuple[Optional[str], Optional[str]]:
@@ -147,8 +171,9 @@ def _credentials_from_auths(registry: str, path: str) -> Tuple[Optional[str], Op
     return None, None
 
 
-def resolve_credentials(registry: str, config_dir: Optional[str] = None,
-                        use_sdk: bool = True) -> Tuple[Optional[str], Optional[str]]:
+def resolve_credentials(
+    registry: str, config_dir: Optional[str] = None, use_sdk: bool = True
+) -> Tuple[Optional[str], Optional[str]]:
     """The username and password the Docker configuration holds for a registry, or Nones.
 
     The Docker SDK's reader is used when it is importable, so that credential helpers
@@ -161,7 +186,7 @@ def resolve_credentials(registry: str, config_dir: Optional[str] = None,
         return _credentials_from_auths(registry, path)
     try:
         entry = docker_auth.resolve_authconfig(docker_auth.load_config(path), registry) or {}
-    except DockerException as exc:
+    except (DockerException, ValueError, TypeError) as exc:
         raise RegistryError(
             "The Docker configuration %s gives no usable login for registry %s: %s."
             % (path, registry, exc.__class__.__name__)
@@ -178,8 +203,16 @@ def resolve_credentials(registry: str, config_dir: Optional[str] = None,
 class RegistryClient:
     """Talk to one registry over HTTPS with the Docker Registry HTTP API v2."""
 
-    def __init__(self, registry, username=None, password=None, ca_cert=None,
-                 validate_certs=True, timeout=30, config_dir=None):
+    def __init__(
+        self,
+        registry,
+        username=None,
+        password=None,
+        ca_cert=None,
+        validate_certs=True,
+        timeout=30,
+        config_dir=None,
+    ):
         self.registry = registry
         self.host = api_host(registry)
         if username is None:
@@ -208,7 +241,9 @@ class RegistryClient:
         """The manifest a tag or digest points to, or None when the registry has none."""
         path = "/v2/%s/manifests/%s" % (quote(repository), quote(reference, safe=":"))
         status, headers, body = self._request(
-            "GET", path, scope="repository:%s:pull" % repository,
+            "GET",
+            path,
+            scope="repository:%s:pull" % repository,
             headers={"Accept": MANIFEST_ACCEPT},
         )
         if status == 404:
@@ -236,7 +271,9 @@ class RegistryClient:
         """The digest of the manifest a tag points to, or None when the registry has none."""
         path = "/v2/%s/manifests/%s" % (quote(repository), quote(reference, safe=":"))
         status, headers, _body = self._request(
-            "HEAD", path, scope="repository:%s:pull" % repository,
+            "HEAD",
+            path,
+            scope="repository:%s:pull" % repository,
             headers={"Accept": MANIFEST_ACCEPT},
         )
         if status == 404:
@@ -259,6 +296,10 @@ class RegistryClient:
         if auth:
             headers["Authorization"] = auth
         status, response_headers, body = self._send(method, path, headers)
+        if status == 401 and auth and auth.startswith("Bearer "):
+            # A cached token may have expired during a long push: answer afresh once.
+            self._tokens.pop(scope, None)
+            auth = None
         if status == 401 and not auth:
             challenge = response_headers.get("WWW-Authenticate", "")
             auth = self._answer(challenge, scope)
@@ -266,6 +307,11 @@ class RegistryClient:
             status, response_headers, body = self._send(method, path, headers)
         if status in (401, 403):
             raise RegistryAuthError(self._refused(status))
+        if 300 <= status < 400:
+            raise RegistryError(
+                "Registry %s answered %s %s with a redirect (HTTP %d), which is not followed."
+                % (self.registry, method, path, status)
+            )
         if status >= 400 and status != 404:
             raise RegistryError(
                 "Registry %s answered HTTP %d to %s %s." % (self.registry, status, method, path)
@@ -301,6 +347,11 @@ class RegistryClient:
         )
 
     def _fetch_token(self, params, scope):
+        if urlparse(params["realm"]).scheme != "https":
+            raise RegistryAuthError(
+                "Registry %s names a token service that is not HTTPS (%s): refusing to send "
+                "credentials there." % (self.registry, params["realm"])
+            )
         query = {}
         if params.get("service"):
             query["service"] = params["service"]
@@ -328,10 +379,14 @@ class RegistryClient:
     def _refused(self, status, where=""):
         who = "Registry %s%s" % (self.registry, where)
         if self.username:
-            return "%s refused the credentials of user '%s' (HTTP %d): check the username " \
-                   "and password." % (who, self.username, status)
-        return "%s refused anonymous access (HTTP %d): give a username and password or " \
-               "log in with docker login." % (who, status)
+            return (
+                "%s refused the credentials of user '%s' (HTTP %d): check the username "
+                "and password." % (who, self.username, status)
+            )
+        return (
+            "%s refused anonymous access (HTTP %d): give a username and password or "
+            "log in with docker login." % (who, status)
+        )
 
     def _send(self, method, path, headers):
         return self._open(method, "https://%s%s" % (self.host, path), headers, self.ca_cert)
@@ -340,8 +395,14 @@ class RegistryClient:
         """One HTTP exchange; any failure to get an answer is RegistryUnreachable."""
         try:
             return self._transport(method, url, headers, ca_cert)
-        except (URLError, ssl.SSLError, socket.timeout, http.client.HTTPException,
-                OSError, ValueError) as exc:
+        except (
+            URLError,
+            ssl.SSLError,
+            socket.timeout,
+            http.client.HTTPException,
+            OSError,
+            ValueError,
+        ) as exc:
             raise RegistryUnreachable(
                 "Registry %s cannot be reached over HTTPS: %s." % (self.registry, _reason(exc))
             )
@@ -349,9 +410,16 @@ class RegistryClient:
     def _transport(self, method, url, headers, ca_cert):
         try:
             response = open_url(
-                url, method=method, headers=headers, validate_certs=self.validate_certs,
-                ca_path=ca_cert, timeout=self.timeout, use_netrc=False,
-                follow_redirects="safe",
+                url,
+                method=method,
+                headers=headers,
+                validate_certs=self.validate_certs,
+                ca_path=ca_cert,
+                timeout=self.timeout,
+                use_netrc=False,
+                # ansible's redirect handler copies Authorization to the new location,
+                # which may be another host; the calls made here never need a redirect.
+                follow_redirects="none",
             )
             return response.getcode(), _Headers(response.headers), response.read()
         except HTTPError as exc:

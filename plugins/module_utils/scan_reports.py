@@ -115,6 +115,13 @@ def parse_trivy_json(text):
         )
     family = _text(os_info, "Family", "Metadata.OS")
     name = _text(os_info, "Name", "Metadata.OS")
+    if family and not any(t["class"] == "os-pkgs" for t in targets):
+        # trivy recognised the OS but could not look at its packages (an unsupported
+        # release, say): a report without them would read as a clean image.
+        raise ReportError(
+            "trivy detected %s in %s but reported no OS packages, so its vulnerabilities "
+            "were not looked for." % (("%s %s" % (family, name)).strip(), artifact or "the image")
+        )
     digests = metadata.get("RepoDigests") or []
     if not isinstance(digests, list):
         raise ReportError("trivy's report has Metadata.RepoDigests that are not a list.")

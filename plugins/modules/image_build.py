@@ -14,13 +14,17 @@ description:
     plugin when it exists and through the classic C(docker build) with C(DOCKER_BUILDKIT=1)
     otherwise. Fails with a clear message when neither can build with BuildKit.
   - Before building, computes a digest of everything the build depends on - the files of the
-    context that C(.dockerignore) lets through (path, permission bits, content), the
-    Dockerfile, O(target), O(build_args) and the labels - and stores it as the image label
-    C(io.midserver.claude_stack.build-digest). When every tag in O(tags) already names an
-    image carrying that digest, nothing is built and the task reports no change. When one of
-    them does, the others are only tagged.
+    context that the ignore file lets through (path, permission bits, content), the
+    Dockerfile, O(target), O(build_args) (with the inline-cache argument) and the labels - and
+    stores it as the image label C(io.midserver.claude_stack.build-digest). When an image with
+    that digest exists - under one of O(tags) or any other name - nothing is built; the tags
+    are put on it, and the task reports no change when they already were.
+  - The ignore file is C(<Dockerfile>.dockerignore) when it exists, else the context's
+    C(.dockerignore), read with Docker's rules.
   - Adds the OCI labels C(org.opencontainers.image.revision), C(.source), C(.version) and
-    C(.created) unless O(oci_labels=false). C(created) is left out of the digest.
+    C(.created) unless O(oci_labels=false). C(revision) and C(created) are left out of the
+    digest, so an unchanged context on a new commit reuses the image, whose C(revision)
+    then names the commit that first produced that content.
   - Build secrets are written to private temporary files and passed with
     C(--secret id=...,src=...); their values never reach a command line, a label or a log.
 author:
@@ -60,7 +64,9 @@ options:
     description: Build stage to stop at (C(--target)).
     type: str
   build_args:
-    description: Build arguments (C(--build-arg)). Values are converted to strings.
+    description:
+      - Build arguments (C(--build-arg)). Values are converted to strings.
+      - Values show in RV(command) and in the image history; pass secrets with O(secrets).
     type: dict
     default: {}
   labels:
@@ -88,7 +94,7 @@ options:
   cache_from:
     description:
       - External cache sources (C(--cache-from)), for example the previous C(latest) image
-        in the registry, as the seed's inline-cache strategy uses it.
+        in the registry when it was built with O(inline_cache).
     type: list
     elements: str
     default: []
@@ -255,6 +261,7 @@ from ansible_collections.midserver.claude_stack.plugins.module_utils.build_conte
     build_digest,
 )
 from ansible_collections.midserver.claude_stack.plugins.module_utils.docker_client import (
+    DOCKER_CLIENT_ARGS,
     DockerException,
     docker_client,
     local_image,
@@ -342,27 +349,26 @@ class ImageBuilder:
         return out.strip() if rc == 0 else None
 
     def run(self):
-        labels = dict(self.labels)
-        labels.update(self.oci_labels())
+        build_args = dict(self.build_args)
+        if self.params["inline_cache"]:
+            build_args.setdefault("BUILDKIT_INLINE_CACHE", "1")
+        oci = self.oci_labels()
+        # The revision and the build time say when content was made, not what it is:
+        # leaving them out lets a new commit with an unchanged context reuse the image.
+        content_labels = dict(self.labels)
+        content_labels.update({k: v for k, v in oci.items() if k != OCI + "revision"})
         try:
             digest = build_digest(
-                self.context, self.dockerfile, self.params["target"], self.build_args, labels
+                self.context, self.dockerfile, self.params["target"], build_args, content_labels
             )
         except BuildContextError as exc:
             self.module.fail_json(msg=str(exc))
         self.result["build_digest"] = digest
-        labels[DIGEST_LABEL] = digest
 
         client = docker_client(self.module)
         current = {tag: local_image(client, tag) for tag in self.tags}
-        matching = [
-            img
-            for img in current.values()
-            if img is not None and img.labels.get(DIGEST_LABEL) == digest
-        ]
-
-        if matching and not self.params["force"]:
-            image = matching[0]
+        image = None if self.params["force"] else self._image_with_digest(client, current, digest)
+        if image is not None:
             missing = [t for t, img in current.items() if img is None or img.id != image.id]
             self.result.update(image_id=image.id, size=image.attrs.get("Size"))
             if missing:
@@ -372,6 +378,9 @@ class ImageBuilder:
                         self._tag(image, tag)
             self.module.exit_json(**self.result)
 
+        labels = dict(self.labels)
+        labels.update(oci)
+        labels[DIGEST_LABEL] = digest
         if self.params["oci_labels"]:
             labels[OCI + "created"] = datetime.datetime.now(datetime.timezone.utc).strftime(
                 "%Y-%m-%dT%H:%M:%SZ"
@@ -380,10 +389,11 @@ class ImageBuilder:
         workdir = tempfile.mkdtemp(prefix="image_build-")
         try:
             os.chmod(workdir, 0o700)
-            command, env = self._command(builder, labels, workdir)
+            command, env = self._command(builder, build_args, labels, workdir)
             self.result.update(command=command, builder=builder, built=True, changed=True)
             if self.module.check_mode:
                 self.module.exit_json(**self.result)
+            self._write_secrets(workdir)
             started = time.monotonic()
             rc, out, err = self.module.run_command(command, environ_update=env)
             self.result["duration"] = round(time.monotonic() - started, 3)
@@ -396,7 +406,7 @@ class ImageBuilder:
                 )
             if rc != 0:
                 self.fail(
-                    "The %s build of '%s' failed (exit %d): %s"
+                    "The %s build of '%s' failed (exit %d): %s."
                     % (builder, self.context, rc, _last_error(err or out)),
                     rc=rc,
                 )
@@ -414,6 +424,17 @@ class ImageBuilder:
             if tagged is None or tagged.id != image.id:
                 self._tag(image, tag)
         self.module.exit_json(**self.result)
+
+    def _image_with_digest(self, client, current, digest):
+        """An image built from the same inputs: under a requested tag, else the newest."""
+        for image in current.values():
+            if image is not None and image.labels.get(DIGEST_LABEL) == digest:
+                return image
+        try:
+            found = client.images.list(filters={"label": "%s=%s" % (DIGEST_LABEL, digest)})
+        except DockerException as exc:
+            self.fail("Listing images on the Docker engine failed: %s." % exc)
+        return max(found, key=lambda img: img.attrs.get("Created", ""), default=None)
 
     def _tag(self, image, tag):
         ref = parse_reference(tag)
@@ -479,7 +500,7 @@ class ImageBuilder:
             env["DOCKER_HOST"] = self.params["docker_host"]
         return env
 
-    def _command(self, builder, labels, workdir):
+    def _command(self, builder, build_args, labels, workdir):
         docker = self._docker()
         cmd = [docker, "buildx", "build", "--load"] if builder == "buildx" else [docker, "build"]
         cmd += [
@@ -494,10 +515,7 @@ class ImageBuilder:
             cmd += ["--tag", tag]
         if self.params["target"]:
             cmd += ["--target", self.params["target"]]
-        args = dict(self.build_args)
-        if self.params["inline_cache"]:
-            args.setdefault("BUILDKIT_INLINE_CACHE", "1")
-        for key, value in sorted(args.items()):
+        for key, value in sorted(build_args.items()):
             cmd += ["--build-arg", "%s=%s" % (key, value)]
         for key, value in sorted(labels.items()):
             cmd += ["--label", "%s=%s" % (key, value)]
@@ -508,7 +526,7 @@ class ImageBuilder:
         for index, secret in enumerate(self.params["secrets"]):
             cmd += [
                 "--secret",
-                "id=%s,src=%s" % (secret["id"], self._secret_file(secret, workdir, index)),
+                "id=%s,src=%s" % (secret["id"], self._secret_path(secret, workdir, index)),
             ]
         if self.params["network"]:
             cmd += ["--network", self.params["network"]]
@@ -517,15 +535,25 @@ class ImageBuilder:
         cmd.append(self.context)
         return cmd, self._env()
 
-    def _secret_file(self, secret, workdir, index):
-        if secret.get("src"):
-            return secret["src"]
-        value = secret["value"] if secret.get("value") is not None else os.environ[secret["env"]]
-        path = os.path.join(workdir, "secret-%d" % index)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(value)
-        return path
+    @staticmethod
+    def _secret_path(secret, workdir, index):
+        return secret.get("src") or os.path.join(workdir, "secret-%d" % index)
+
+    def _write_secrets(self, workdir):
+        """Write secret values to private files, only when a build really runs."""
+        for index, secret in enumerate(self.params["secrets"]):
+            if secret.get("src"):
+                continue
+            value = (
+                secret["value"] if secret.get("value") is not None else os.environ[secret["env"]]
+            )
+            fd = os.open(
+                self._secret_path(secret, workdir, index),
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                0o600,
+            )
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(value)
 
 
 def _last_error(output):
@@ -567,8 +595,7 @@ def main():
             force=dict(type="bool", default=False),
             builder=dict(type="str", default="auto", choices=["auto", "buildx", "classic"]),
             docker_cli=dict(type="path", default="docker"),
-            docker_host=dict(type="str", aliases=["docker_url"]),
-            timeout=dict(type="int", default=120),
+            **DOCKER_CLIENT_ARGS,
         ),
         supports_check_mode=True,
     )

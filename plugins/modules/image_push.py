@@ -44,6 +44,7 @@ options:
         V(registry.example.com/midserver/claude-terminal-service).
     type: str
     required: true
+    aliases: [repository]
   tags:
     description: Tags of O(name) to push. Each must exist on the target's engine.
     type: list
@@ -142,6 +143,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.midserver.claude_stack.plugins.module_utils.docker_client import (
+    DOCKER_CLIENT_ARGS,
     DockerException,
     docker_client,
     local_image,
@@ -165,6 +167,8 @@ PERMANENT = (
     "name unknown",
     "does not exist",
     "no basic auth credentials",
+    "x509",
+    "certificate",
 )
 
 
@@ -193,14 +197,17 @@ class ImagePusher:
             module.fail_json(msg=str(exc), **self.result)
         if not self.tags:
             module.fail_json(msg="tags is empty: give at least one tag to push.", **self.result)
-        self.registry = RegistryClient(
-            self.ref.domain,
-            username=self.params["username"],
-            password=self.params["password"],
-            ca_cert=self.params["ca_cert"],
-            validate_certs=self.params["validate_certs"],
-            timeout=self.params["timeout"],
-        )
+        try:
+            self.registry = RegistryClient(
+                self.ref.domain,
+                username=self.params["username"],
+                password=self.params["password"],
+                ca_cert=self.params["ca_cert"],
+                validate_certs=self.params["validate_certs"],
+                timeout=self.params["timeout"],
+            )
+        except RegistryError as exc:
+            module.fail_json(msg=str(exc), **self.result)
 
     def fail(self, msg):
         self.module.fail_json(msg=msg, **self.result)
@@ -224,7 +231,7 @@ class ImagePusher:
         except RegistryError as exc:
             self.fail(str(exc))
 
-        pending = [t for t in self.tags if not _serves(remote[t], images[t], self.ref.name)]
+        pending = [t for t in self.tags if not _serves(remote[t], images[t])]
         self.result["pushed"] = pending
         self.result["unchanged"] = [t for t in self.tags if t not in pending]
         self.result["changed"] = bool(pending)
@@ -241,7 +248,7 @@ class ImagePusher:
         try:
             for tag in self.tags:
                 manifest = self.registry.manifest(self.ref.remote_path, tag)
-                if manifest is None or not _serves(manifest, images[tag], self.ref.name):
+                if not _serves(manifest, images[tag]):
                     self.fail(
                         "After the push, registry %s does not serve image %s under tag '%s'."
                         % (self.ref.domain, images[tag].id, tag)
@@ -298,24 +305,19 @@ class ImagePusher:
             raise PushError(str(exc).strip().splitlines()[0], _transient(str(exc)))
 
 
+def _serves(manifest, image):
+    return manifest is not None and manifest.holds(image.id, image.attrs.get("RepoDigests"))
+
+
 def _transient(message):
     text = message.lower()
     return not any(word in text for word in PERMANENT)
 
 
-def _serves(manifest, image, name):
-    """Whether a registry manifest holds the same image as a local one."""
-    if manifest is None:
-        return False
-    if manifest.config_digest:
-        return manifest.config_digest == image.id
-    return "%s@%s" % (name, manifest.digest) in image.attrs.get("RepoDigests", [])
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type="str", required=True),
+            name=dict(type="str", required=True, aliases=["repository"]),
             tags=dict(type="list", elements="str", required=True),
             username=dict(type="str"),
             password=dict(type="str", no_log=True),
@@ -323,8 +325,7 @@ def main():
             validate_certs=dict(type="bool", default=True),
             retries=dict(type="int", default=3),
             retry_delay=dict(type="float", default=2),
-            docker_host=dict(type="str", aliases=["docker_url"]),
-            timeout=dict(type="int", default=120),
+            **DOCKER_CLIENT_ARGS,
         ),
         required_together=[("username", "password")],
         supports_check_mode=True,

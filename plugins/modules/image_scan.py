@@ -529,6 +529,15 @@ class ImageScanner:
         self.result["rc"] = proc.returncode
         self.stderr = proc.stderr
         self.result["trivy_warnings"] = log_messages(proc.stderr, ("WARN",))
+        errors = log_messages(proc.stderr, ("ERROR",))
+        if proc.returncode == 0 and errors:
+            # trivy logs analyzer failures as errors and still exits 0: the scan may have
+            # missed packages, so it cannot count as a pass.
+            self.fail(
+                "trivy reported an error while scanning %s, so the result is not trusted: %s."
+                % (self.what, errors[0].rstrip(".")),
+                stderr_tail=stderr_tail(proc.stderr),
+            )
         if proc.returncode != 0:
             self.fail(
                 explain_failure(

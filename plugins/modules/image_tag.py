@@ -250,11 +250,10 @@ EXAMPLES = r"""
     BRANCH_NAME: "{{ lookup('ansible.builtin.env', 'BRANCH_NAME') }}"
     BUILD_NUMBER: "{{ lookup('ansible.builtin.env', 'BUILD_NUMBER') }}"
 
-- name: Push every reference the tag strategy produced
-  ansible.builtin.command:
-    argv: [docker, push, "{{ item }}"]
-  loop: "{{ tagged.references }}"
-  changed_when: true
+- name: Push every tag the tag strategy produced
+  midserver.claude_stack.image_push:
+    name: registry.example.com/midserver/claude-terminal-service
+    tags: "{{ tagged.tags }}"
 """
 
 RETURN = r"""
@@ -400,8 +399,10 @@ class ImageTagger:
     def run(self):
         repository = self.params["repository"]
         if "@" in repository or ":" in repository.rpartition("/")[2]:
-            self.fail("repository '%s' must not carry a tag or digest: the module adds the "
-                      "tags." % repository)
+            self.fail(
+                "repository '%s' must not carry a tag or digest: the module adds the "
+                "tags." % repository
+            )
         try:
             target = ImageReference(*split_repository(repository))
             plan = compute_tags(
@@ -428,8 +429,13 @@ class ImageTagger:
 
         references = ["%s:%s" % (repository, tag) for tag in plan.tags]
         self.result.update(
-            tags=plan.tags, references=references, kinds=plan.kinds,
-            immutable_tags=plan.immutable, git=plan.git, registry={}, changed_tags=[],
+            tags=plan.tags,
+            references=references,
+            kinds=plan.kinds,
+            immutable_tags=plan.immutable,
+            git=plan.git,
+            registry={},
+            changed_tags=[],
             overwritten_tags=[],
         )
 
@@ -460,19 +466,24 @@ class ImageTagger:
         try:
             image = local_image(client, reference)
         except DockerException as exc:
-            self.fail("Image '%s' cannot be looked up in the Docker engine: %s."
-                      % (reference, _first_line(exc)))
+            self.fail(
+                "Image '%s' cannot be looked up in the Docker engine: %s."
+                % (reference, _first_line(exc))
+            )
         if image is None:
-            self.fail("Image '%s' is not in the local Docker engine: build or pull it first."
-                      % reference)
+            self.fail(
+                "Image '%s' is not in the local Docker engine: build or pull it first." % reference
+            )
         return image
 
     def _image_id(self, client, reference):
         try:
             found = local_image(client, reference)
         except DockerException as exc:
-            self.fail("Tag '%s' cannot be looked up in the Docker engine: %s."
-                      % (reference, _first_line(exc)))
+            self.fail(
+                "Tag '%s' cannot be looked up in the Docker engine: %s."
+                % (reference, _first_line(exc))
+            )
         return found.id if found is not None else None
 
     def _check_registry(self, registry, path, tags, image):
@@ -490,7 +501,7 @@ class ImageTagger:
                 manifest = client.manifest(path, tag)
                 held[tag] = manifest.digest if manifest else None
                 self.result["registry"] = dict(held)
-                if manifest is None or _same_image(manifest, image):
+                if manifest is None or manifest.holds(image.id, image.attrs.get("RepoDigests")):
                     continue
                 if self.params["allow_overwrite"]:
                     self.result["overwritten_tags"].append(tag)
@@ -529,18 +540,9 @@ class ImageTagger:
                 else:
                     client.images.remove(reference, noprune=True)
             except DockerException as exc:
-                self.module.warn("Tag %s could not be put back: %s." % (reference,
-                                                                        _first_line(exc)))
-
-
-def _same_image(manifest, image):
-    """Whether a registry manifest is the local image: by config digest, else by digest."""
-    if manifest.config_digest and manifest.config_digest == image.id:
-        return True
-    if manifest.digest == image.id:
-        return True
-    digests = [entry.rpartition("@")[2] for entry in image.attrs.get("RepoDigests") or []]
-    return manifest.digest in digests
+                self.module.warn(
+                    "Tag %s could not be put back: %s." % (reference, _first_line(exc))
+                )
 
 
 def _local_digest(manifest, image):
@@ -579,8 +581,9 @@ def main():
         build_tag=dict(type="bool", default=False),
         build_tag_format=dict(type="str", default=DEFAULT_BUILD_TAG_FORMAT),
         extra_tags=dict(type="list", elements="str", default=[]),
-        immutable=dict(type="list", elements="str", choices=list(KINDS),
-                       default=list(DEFAULT_IMMUTABLE)),
+        immutable=dict(
+            type="list", elements="str", choices=list(KINDS), default=list(DEFAULT_IMMUTABLE)
+        ),
         allow_overwrite=dict(type="bool", default=False),
         check_registry=dict(type="bool", default=True),
         username=dict(type="str"),

@@ -1,5 +1,6 @@
 """image_build on the real engine: content idempotence, labels, secrets, bad input."""
 
+import hashlib
 import json
 import uuid
 
@@ -57,7 +58,7 @@ def test_second_build_of_unchanged_context_is_skipped(context, repo):
     assert first["changed"] and first["built"], first
     assert first["builder"] in ("buildx", "classic")
     assert inspect(f"{repo}:one")["Id"] == inspect(f"{repo}:two")["Id"] == first["image_id"]
-    assert first["size"] > 0 and first["duration"] > 0
+    assert first["size"] > 0
 
     second, dummy = build(context, repo, tags=("one", "two"))
     assert not second["changed"] and not second["built"], second
@@ -105,20 +106,28 @@ def test_labels_args_and_target(context, repo):
 
 def test_secret_reaches_the_build_and_nothing_else(context, repo):
     secret = "s3cr3t-" + uuid.uuid4().hex
-    dockerfile = context / "Dockerfile"
-    dockerfile.write_text(
+    (context / "Dockerfile").write_text(
         f"FROM {BASE}\n"
-        "RUN --mount=type=secret,id=token test \"$(cat /run/secrets/token)\" = "
-        f"\"{secret[:7]}$(cat /run/secrets/token | cut -c8-)\" && "
-        "sha256sum /run/secrets/token | cut -c1-12 > /token.sum\n"
+        "RUN --mount=type=secret,id=token sha256sum /run/secrets/token | cut -d' ' -f1 > /sum\n"
     )
     result, output = build(context, repo, secrets=[{"id": "token", "value": secret}])
     assert result["built"], result.get("msg")
-    assert secret not in output
-    assert secret not in json.dumps(result["command"])
+    inside = docker("run", "--rm", f"{repo}:one", "cat", "/sum").stdout.strip()
+    assert inside == hashlib.sha256(secret.encode()).hexdigest()
+    # Ansible masks no_log values as ********; neither the value nor the mask may show.
+    for text in (output, json.dumps(result)):
+        assert secret not in text and "********" not in text
     history = docker("history", "--no-trunc", f"{repo}:one").stdout
     assert secret not in history
     assert secret not in json.dumps(inspect(f"{repo}:one"))
+
+
+def test_new_commit_with_unchanged_context_reuses_the_image(context, repo):
+    first, dummy = build(context, repo, tags=("aaaaaaa",), _env={"GIT_COMMIT": "a" * 40})
+    second, dummy = build(context, repo, tags=("bbbbbbb",), _env={"GIT_COMMIT": "b" * 40})
+    assert second["changed"] and not second["built"], second
+    assert second["image_id"] == first["image_id"]
+    assert inspect(f"{repo}:bbbbbbb")["Id"] == first["image_id"]
 
 
 def test_check_mode_builds_nothing(context, repo):
@@ -164,7 +173,7 @@ def test_classic_builder_with_buildkit(context, repo):
 
 
 def test_inline_cache_is_used_through_cache_from(lab, context, repo):
-    """The seed's option 1: the previous image in the registry seeds the cache."""
+    """The previous image in the registry seeds the cache of a fresh build."""
     first, dummy = build(context, repo)
     remote = f"{lab.registry}/pytest/{repo}"
     assert docker("tag", f"{repo}:one", f"{remote}:latest").returncode == 0

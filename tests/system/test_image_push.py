@@ -1,5 +1,6 @@
 """image_push against the lab registry (TLS and password) on the real engine."""
 
+import json
 import uuid
 
 import pytest
@@ -75,7 +76,8 @@ def test_wrong_password_fails_naming_the_registry(lab, image):
     result, output = push(lab, image, ["a"], password=secret)
     assert result["failed"]
     assert lab.registry in result["msg"]
-    assert secret not in output
+    for text in (output, json.dumps(result)):
+        assert secret not in text and "********" not in text
     assert lab.manifest(image.split("/", 1)[1], "a").status_code == 404
 
 

@@ -102,7 +102,7 @@ def test_main_branch_build_gets_sha_latest_and_branch_then_changes_nothing(
     assert result["git"]["commit"] == COMMIT and result["git"]["main_branch"]
     assert local_tags(name) == sorted(result["tags"])
     assert all(image_id(ref) == image[1] for ref in result["references"])
-    assert lab.password not in output
+    assert lab.password not in output and "********" not in output
 
     again = tagged(image[0], name, env=env, build_tag=True)
     assert not again["changed"] and again["changed_tags"] == [], again
@@ -167,7 +167,7 @@ def test_immutable_tag_conflict_refuses_and_changes_nothing(
         f"{other_image[1]}, not {image[1]}: nothing was tagged; build from a new commit or "
         "version, or set allow_overwrite to replace it."
     )
-    assert "Traceback" not in output and lab.password not in output
+    assert "Traceback" not in output and lab.password not in output and "********" not in output
     assert local_tags(name) == []
     assert lab.manifest(repo, SHA).headers["Docker-Content-Digest"] == served
 
@@ -200,6 +200,7 @@ def test_registry_login_from_options_and_a_wrong_password(lab, repository, image
         "the username and password."
     )
     assert wrong not in output and wrong not in json.dumps(result)
+    assert "********" not in output and "********" not in json.dumps(result)
 
 
 def test_unreachable_registry_is_one_sentence_unless_not_checked(image, scratch_repo):

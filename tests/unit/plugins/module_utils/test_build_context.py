@@ -139,3 +139,34 @@ def test_missing_inputs_raise_one_sentence(tmp_path, context_exists, dockerfile_
         context.mkdir()
     with pytest.raises(bc.BuildContextError, match=message):
         digest(context)
+
+
+@pytest.mark.parametrize(
+    "patterns,path,excluded",
+    [
+        ("**foo", "barfoo", False),
+        ("**foo", "bar/foo", True),
+        ("**foo", "foo", True),
+        ("  # not a comment to Docker", "# not a comment to Docker", True),
+        ("\ufeffsecret.txt", "secret.txt", True),
+    ],
+)
+def test_docker_edge_cases(patterns, path, excluded):
+    assert bc.is_excluded(path, bc.parse_dockerignore(patterns)) is excluded
+
+
+def test_invalid_pattern_is_one_sentence():
+    with pytest.raises(bc.BuildContextError, match=r"pattern '\[z-a\]' on line 2 of x is not valid"):
+        bc.parse_dockerignore("ok\n[z-a]\n", "x")
+
+
+def test_dockerfile_specific_ignore_file_wins(tmp_path):
+    context = make_context(
+        tmp_path, {"Dockerfile": "FROM scratch\n", "a.txt": "1", "b.txt": "1"}, ignore="a.txt\n"
+    )
+    (context / "Dockerfile.dockerignore").write_text("b.txt\n")
+    before = digest(context)
+    (context / "b.txt").write_text("2")
+    assert digest(context) == before
+    (context / "a.txt").write_text("2")
+    assert digest(context) != before

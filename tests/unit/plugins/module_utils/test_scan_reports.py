@@ -139,11 +139,17 @@ def test_optional_fields(changes, expected):
 
 
 @pytest.mark.parametrize(
-    "results",
-    [None, [], [{"Target": "app:1 (debian 12.15)", "Class": "os-pkgs", "Type": "debian"}]],
+    "results,os_info",
+    [
+        (None, None),
+        ([], None),
+        ([{"Target": "app:1 (debian 12.15)", "Class": "os-pkgs", "Type": "debian"}],
+         {"Family": "debian", "Name": "12.15"}),
+    ],
 )
-def test_nothing_found_is_an_empty_list_of_findings(results):
+def test_nothing_found_is_an_empty_list_of_findings(results, os_info):
     data = report()
+    data["Metadata"]["OS"] = os_info
     if results is None:
         del data["Results"]
     else:
@@ -151,6 +157,18 @@ def test_nothing_found_is_an_empty_list_of_findings(results):
     parsed = parse_trivy_json(json.dumps(data))
     assert parsed["findings"] == []
     assert len(parsed["targets"]) == len(results or [])
+
+
+@pytest.mark.parametrize("results", [None, []])
+def test_a_detected_os_without_its_packages_is_refused(results):
+    """An OS trivy recognised but whose packages it did not report must not read as clean."""
+    data = report()
+    if results is None:
+        del data["Results"]
+    else:
+        data["Results"] = results
+    with pytest.raises(ReportError, match="detected debian 12.15 in app:1 but reported no OS"):
+        parse_trivy_json(json.dumps(data))
 
 
 def _mutate(path, value):
@@ -479,7 +497,9 @@ def test_junit_of_a_clean_image_still_has_a_test_case():
     evaluation = evaluate([], build_policy())
     root = check_junit(to_junit(parsed, evaluation), parsed, evaluation)
     assert [c.get("name") for c in root.iter("testcase")] == ["no vulnerabilities found"]
-    parsed = parse_trivy_json(json.dumps(report(Results=None)))
+    data = report(Results=None)
+    data["Metadata"]["OS"] = None
+    parsed = parse_trivy_json(json.dumps(data))
     root = check_junit(to_junit(parsed, evaluation), parsed, evaluation)
     assert root.find("testsuite").get("name") == "app:1"
 
