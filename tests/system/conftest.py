@@ -7,6 +7,7 @@ lab with its default settings.
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -186,3 +187,18 @@ def run_module(module, args, check=False, diff=False, env=None, timeout=1800):
     except (ValueError, KeyError, IndexError) as exc:
         raise AssertionError(f"no module result in output ({exc}):\n{output[-3000:]}") from exc
     return result, output
+
+
+# Ansible masks no_log values as exactly eight asterisks. Its banner lines ("TASK [x] ***")
+# are padded with asterisks too, sometimes eight, so they are left out of the search.
+_MASK = re.compile(r"(?<!\*)\*{8}(?!\*)")
+_BANNER = re.compile(r"^(TASK|PLAY|PLAY RECAP|RUNNING HANDLER|HANDLER|TASKS RECAP)\b.*\*+$")
+
+
+def assert_never_shown(secret, *texts):
+    """A secret appears in none of the texts, neither as itself nor as Ansible's mask."""
+    for text in texts:
+        assert secret not in text
+        lines = [line for line in text.splitlines() if not _BANNER.match(line)]
+        masked = [line for line in lines if _MASK.search(line)]
+        assert not masked, "a no_log value reached the output, masked: %s" % masked[:3]

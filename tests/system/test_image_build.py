@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from conftest import docker, run_module
+from conftest import assert_never_shown, docker, run_module
 
 BASE = "127.0.0.1:5443/lab/debian:12"
 MODULE = "midserver.claude_stack.image_build"
@@ -35,6 +35,9 @@ def context(tmp_path):
         "CMD [\"cat\", \"/app/greeting\"]\n"
     )
     (ctx / "app.txt").write_text("version one\n")
+    # The engine reuses any image with the same build digest, from any earlier run: a
+    # payload of this run's own keeps each test's first build a real one.
+    (ctx / "run-id").write_text(uuid.uuid4().hex)
     (ctx / "notes.md").write_text("not sent\n")
     (ctx / ".dockerignore").write_text("*.md\n")
     return ctx
@@ -108,15 +111,15 @@ def test_secret_reaches_the_build_and_nothing_else(context, repo):
     secret = "s3cr3t-" + uuid.uuid4().hex
     (context / "Dockerfile").write_text(
         f"FROM {BASE}\n"
+        # BuildKit's layer cache ignores secret values: this run's payload busts it.
+        "COPY run-id /run-id\n"
         "RUN --mount=type=secret,id=token sha256sum /run/secrets/token | cut -d' ' -f1 > /sum\n"
     )
     result, output = build(context, repo, secrets=[{"id": "token", "value": secret}])
     assert result["built"], result.get("msg")
     inside = docker("run", "--rm", f"{repo}:one", "cat", "/sum").stdout.strip()
     assert inside == hashlib.sha256(secret.encode()).hexdigest()
-    # Ansible masks no_log values as ********; neither the value nor the mask may show.
-    for text in (output, json.dumps(result)):
-        assert secret not in text and "********" not in text
+    assert_never_shown(secret, output, json.dumps(result))
     history = docker("history", "--no-trunc", f"{repo}:one").stdout
     assert secret not in history
     assert secret not in json.dumps(inspect(f"{repo}:one"))

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from conftest import docker, run_module
+from conftest import assert_never_shown, docker, run_module
 
 MODULE = "midserver.claude_stack.image_push"
 
@@ -76,8 +76,7 @@ def test_wrong_password_fails_naming_the_registry(lab, image):
     result, output = push(lab, image, ["a"], password=secret)
     assert result["failed"]
     assert lab.registry in result["msg"]
-    for text in (output, json.dumps(result)):
-        assert secret not in text and "********" not in text
+    assert_never_shown(secret, output, json.dumps(result))
     assert lab.manifest(image.split("/", 1)[1], "a").status_code == 404
 
 
