@@ -15,13 +15,14 @@ SANITY_ROOT := .build/sanity/ansible_collections/midserver/claude_stack
 PIP_GET_CACHE := $(HOME)/.ansible/test/cache
 
 .PHONY: help bootstrap venv collection lint yamllint ansible-lint sanity lab \
-        test pytest changelog-lint gofmt go-test demo requirements clean
+        test pytest changelog-lint gofmt go-test demo requirements clean molecule bench
 
 help:
 	@echo "make test   install what the tests need, then run every test"
 	@echo "make demo   install what the demo needs, then run it on the local lab"
 	@echo "make lab    (re)build the offline lab only"
 	@echo "make lint   yamllint, ansible-lint (production) and ansible-test sanity"
+	@echo "make molecule  converge and verify the agent roles in containers (MOLECULE_SCENARIOS)"
 
 bootstrap:
 	@bash hack/bootstrap-host.sh
@@ -78,9 +79,36 @@ lab: bootstrap venv collection
 pytest: venv collection
 	@pytest tests/unit tests/system
 
-test: bootstrap venv collection lint go-test lab pytest
+# One `molecule test` per scenario, in order, stopping at the first that fails. Each
+# scenario's full output goes to .build/molecule/<scenario>.log; shown here are its
+# result lines and time, or the end of the log when it fails.
+MOLECULE_SCENARIOS ?= docker_engine trivy buildkit_cache provision_agents
+molecule: venv collection lab
+	@mkdir -p .build/molecule
+	@for s in $(MOLECULE_SCENARIOS); do \
+	  log=.build/molecule/$$s.log; start=$$(date +%s); \
+	  echo "molecule test -s $$s (log: $$log)"; \
+	  if molecule test -s $$s >$$log 2>&1; then rc=0; else rc=$$?; fi; \
+	  grep -aE 'Executed: |PLAY RECAP|^[a-z0-9-]+ +: ok=|[0-9]+ (passed|failed)' $$log | sed 's/^/  /' || true; \
+	  echo "molecule test -s $$s: $$( [ $$rc -eq 0 ] && echo passed || echo FAILED) in $$(( $$(date +%s) - start )) s"; \
+	  if [ $$rc -ne 0 ]; then tail -n 60 $$log; exit $$rc; fi; \
+	done
 
-demo: bootstrap venv collection lab
+test: bootstrap venv collection lint go-test lab molecule pytest
+
+# The whole chain on this machine (site.yml runs the lab play itself), then the service's
+# /health from outside Ansible.
+demo: bootstrap venv collection
+	@ansible-playbook -i inventories/local playbooks/site.yml
+	@curl -fsS --max-time 10 -w " (HTTP %{http_code})\n" http://127.0.0.1:3000/health
+
+# Timings of the collection against the raw tools, side by side on the local lab: they
+# measure and assert nothing. Results go to bench/results/latest.json; a quick run:
+#   make bench BENCH_ARGS="--runs 3 --only P1,P3"
+# and BENCH_ARGS="--markdown docs/benchmarks.md" records the table in the docs.
+BENCH_ARGS ?=
+bench: venv collection lab
+	@$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 requirements:
 	@rm -rf .build/req-venv && $(PYTHON) -m venv .build/req-venv
