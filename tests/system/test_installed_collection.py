@@ -50,7 +50,7 @@ def installed(tmp_path_factory):
 
 
 def test_tarball_carries_the_collection_and_none_of_the_checkout(installed):
-    _, tarball, _, _ = installed
+    tarball = installed[1]
     with tarfile.open(tarball) as archive:
         names = archive.getnames()
     for wanted in ("MANIFEST.json", "playbooks/build_push.yml", "playbooks/site.yml",
@@ -64,7 +64,7 @@ def test_tarball_carries_the_collection_and_none_of_the_checkout(installed):
 
 
 def test_installed_playbook_runs_build_push_by_its_full_name(installed, lab):
-    home, _, collections, env = installed
+    home, collections, env = installed[0], installed[2], installed[3]
     listed = run([str(BIN / "ansible-galaxy"), "collection", "list", "midserver.claude_stack",
                   "--format", "json"], cwd=home, env=env)
     assert listed.returncode == 0, listed.stdout + listed.stderr
