@@ -82,7 +82,7 @@ pytest: venv collection
 # One `molecule test` per scenario, in order, stopping at the first that fails. Each
 # scenario's full output goes to .build/molecule/<scenario>.log; shown here are its
 # result lines and time, or the end of the log when it fails.
-MOLECULE_SCENARIOS ?= docker_engine trivy buildkit_cache provision_agents
+MOLECULE_SCENARIOS ?= docker_engine trivy buildkit_cache provision_agents stack
 molecule: venv collection lab
 	@mkdir -p .build/molecule
 	@for s in $(MOLECULE_SCENARIOS); do \
