@@ -174,11 +174,17 @@ def test_two_pipelines_at_once_on_one_agent_both_push_their_own_tags(pipelines):
         "poller": pipelines("poller", GIT_COMMIT=commit(), BRANCH_NAME="feature/poller",
                             BUILD_NUMBER="7"),
     }
-    # Both push to one repository, as two branches of one multibranch job do.
+    # Both push to one repository, as two branches of one multibranch job do. The poller
+    # branch builds other inputs (its own VERSION), so both jobs really build at once.
     jobs["poller"].repository = jobs["auth"].repository
+    extra_vars = {
+        "auth": {},
+        "poller": {"build_push_build_args": {"RUNTIME_IMAGE": "scratch",
+                                             "VERSION": "poller-" + uuid.uuid4().hex[:8]}},
+    }
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {key: pool.submit(job.run) for key, job in jobs.items()}
+        futures = {key: pool.submit(job.run, **extra_vars[key]) for key, job in jobs.items()}
         results = {key: future.result() for key, future in futures.items()}
 
     for key, (code, output) in results.items():
@@ -194,5 +200,8 @@ def test_two_pipelines_at_once_on_one_agent_both_push_their_own_tags(pipelines):
         assert set(summary["tags"]) == expected[key]
         served = {tag: job.registry_digest(tag) for tag in expected[key]}
         assert served == summary["digests"] and len(set(served.values())) == 1, served
+    # Two builds of different inputs: two images, each behind its own job's tags.
+    assert auth.summary()["digests"].keys().isdisjoint(poller.summary()["digests"])
+    assert set(auth.summary()["digests"].values()) != set(poller.summary()["digests"].values())
     # Each job wrote only into its own workspace.
     assert not set(os.listdir(auth.reports)) & set(os.listdir(poller.reports))
