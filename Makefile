@@ -88,7 +88,7 @@ molecule: venv collection lab
 	@for s in $(MOLECULE_SCENARIOS); do \
 	  log=.build/molecule/$$s.log; start=$$(date +%s); \
 	  echo "molecule test -s $$s (log: $$log)"; \
-	  if molecule test -s $$s >$$log 2>&1; then rc=0; else rc=$$?; fi; \
+	  if NO_COLOR=1 molecule test -s $$s >$$log 2>&1; then rc=0; else rc=$$?; fi; \
 	  grep -aE 'Executed: |PLAY RECAP|^[a-z0-9-]+ +: ok=|[0-9]+ (passed|failed)' $$log | sed 's/^/  /' || true; \
 	  echo "molecule test -s $$s: $$( [ $$rc -eq 0 ] && echo passed || echo FAILED) in $$(( $$(date +%s) - start )) s"; \
 	  if [ $$rc -ne 0 ]; then tail -n 60 $$log; exit $$rc; fi; \

@@ -249,6 +249,29 @@ def test_missing_required_variable_fails_before_anything_is_touched(stack, varia
     assert (stack.dir / "compose.yaml").read_text() == compose
 
 
+@pytest.mark.parametrize("overrides, message", [
+    ({"stack_mid_server_limits_memory": "4X"},
+     "stack_mid_server_limits_memory '4X' is not a memory size"),
+    ({"stack_mid_server_reservations_cpus": "half"},
+     "stack_mid_server_reservations_cpus 'half' is not a number of CPUs"),
+    ({"stack_mid_server_limits_cpus": "0"}, "stack_mid_server_limits_cpus '0' is not"),
+    ({"stack_mid_server_reservations_memory": "6G"}, "The MID Server reserves more than"),
+    ({"stack_mid_server_reservations_cpus": "1.5", "stack_mid_server_limits_cpus": "1"},
+     "The MID Server reserves more than"),
+    ({"stack_mid_server_limits_cpus": "4096"}, "lower stack_mid_server_limits_cpus"),
+])
+def test_bad_mid_server_resources_fail_before_anything_is_touched(stack, overrides, message):
+    before = stack.ids()
+    compose = (stack.dir / "compose.yaml").read_text()
+    code, output = stack.deploy(**overrides)
+    assert code != 0
+    # The YAML callback folds long messages and doubles the quotes inside them.
+    assert message in " ".join(output.replace("''", "'").split()), output[-3000:]
+    assert "Traceback" not in output
+    assert stack.ids() == before
+    assert (stack.dir / "compose.yaml").read_text() == compose
+
+
 def test_image_the_registry_lacks_fails_naming_it_and_leaves_the_stack(stack, lab):
     missing = f"{lab.registry}/examples/claude-terminal-service:pytest-missing-{uuid.uuid4().hex[:6]}"
     before = stack.ids()
