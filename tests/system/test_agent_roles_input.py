@@ -98,9 +98,9 @@ def target():
     started = docker("run", "--detach", "--name", name, IMAGE, "sleep", "infinity")
     assert started.returncode == 0, started.stderr
     try:
-        # A second in the past, so that a file written in the same second is newer.
-        marked = docker("exec", name, "sh", "-c",
-                        "touch -d '1 second ago' /run/input-test-mark")
+        # After the files Docker writes as the container starts (resolv.conf, hosts, ...):
+        # the mark must be newer than those, and find -newer compares to the nanosecond.
+        marked = docker("exec", name, "sh", "-c", "sleep 1.5 && touch /run/input-test-mark")
         assert marked.returncode == 0, marked.stderr
         yield name
     finally:
