@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, ansible_playbook, docker, run
+from conftest import BIN, ROOT, ansible_playbook, docker, run
 
 IMAGE = "127.0.0.1:5443/lab/debian:12"
 # A port nothing listens on: a mirror that does not answer.
@@ -176,7 +176,10 @@ def test_daemon_option_dockerd_rejects_stops_the_run(tmp_path, debian_mirror):
         "docker_engine_debian_mirror": debian_mirror,
         "docker_engine_daemon_options": {"log-driver": "json-file", "no-such-option": True},
     }))
+    # The virtualenv's Python, as the local inventory uses: interpreter discovery on this
+    # machine would find whatever python3 comes first on PATH.
     result = ansible_playbook("-i", "localhost,", "-c", "local", "--check", "-e", f"@{extra}",
+                              "-e", f"ansible_python_interpreter={BIN / 'python'}",
                               str(write_play(tmp_path, "docker_engine", "localhost")),
                               timeout=300)
     check_stopped_with(result, ["docker_engine_daemon_options", "no-such-option"])

@@ -2,9 +2,10 @@
 
 One stack, under a project name, directory and host ports of its own, lives for the
 whole module: the tests run in file order and each starts from the state the one
-before left (a deployment is the expensive part). Images come from the lab registry:
-the example service (two builds, for the upgrade), the PostgreSQL stand-in pinned by
-digest, and the MID Server stand-in with a short START_DELAY.
+before left (a deployment is the expensive part). Images come from the lab registry,
+built and pushed first where it lacks them: the example service (two builds, for the
+upgrade), the PostgreSQL stand-in pinned by digest, and the MID Server stand-in with a
+short START_DELAY.
 """
 
 import json
@@ -15,7 +16,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import ansible_playbook, docker, play_recap
+from conftest import ROOT, ansible_playbook, docker, play_recap
 
 PASSWORD = "pytest-" + uuid.uuid4().hex[:12] + "-$x'\"y"
 DB_USER = "claude_user"
@@ -28,6 +29,7 @@ IMAGES = {
     "postgres": "examples/postgres-stand-in:15",
     "mid_server": "examples/mid-server-stand-in:1",
 }
+GO_BUILDER = "examples/go-builder:1.24"
 GIB = 1024**3
 
 
@@ -108,24 +110,52 @@ class Stack:
         return f"{self.project}_postgres-data"
 
 
+def build_arguments(lab, key):
+    """The `docker buildx build` arguments of one of the IMAGES, from the lab's bases."""
+    service = ROOT / "examples" / "claude-terminal-service"
+    stand_ins = ROOT / "examples" / "lab-stand-ins"
+    go_image = f"{lab.registry}/{GO_BUILDER}"
+    service_args = ["--build-arg", f"GO_IMAGE={go_image}", "--build-arg", "VERSION=0.1.0"]
+    return {
+        "go": ["-f", str(service / "build" / "go-builder.Dockerfile"),
+               "--build-arg", f"BASE_IMAGE={lab.registry}/lab/debian:13", str(service / "build")],
+        "service": [*service_args, "--build-arg", "RUNTIME_IMAGE=scratch", str(service)],
+        # Another image of the same release, for the upgrade: Debian 12 as runtime base.
+        "service_upgrade": [*service_args, "--build-arg",
+                            f"RUNTIME_IMAGE={lab.registry}/lab/debian:12", str(service)],
+        "postgres": ["--build-arg", f"BASE_IMAGE={lab.registry}/lab/debian:12",
+                     str(stand_ins / "postgres")],
+        "mid_server": ["--build-arg", f"BASE_IMAGE={lab.registry}/lab/debian:12",
+                       str(stand_ins / "mid-server")],
+    }[key]
+
+
+def ensure_images(lab):
+    """Build and push whichever of the IMAGES the lab registry lacks, as a pipeline would
+    have before a deployment; the Go builder first, since the service is built with it."""
+    wanted = {"go": GO_BUILDER, **IMAGES}
+    for key, repo_tag in wanted.items():
+        repo, tag = repo_tag.rsplit(":", 1)
+        if lab.manifest(repo, tag).status_code == 200:
+            continue
+        reference = f"{lab.registry}/{repo_tag}"
+        built = docker("buildx", "build", "--load", "-t", reference, *build_arguments(lab, key))
+        assert built.returncode == 0, f"building {reference} failed:\n{built.stderr[-3000:]}"
+        pushed = docker("push", reference)
+        assert pushed.returncode == 0, f"pushing {reference} failed:\n{pushed.stderr[-3000:]}"
+
+
 def pinned(lab, repo_tag):
-    """repo@sha256:... of an image the lab registry serves, pushing it first if needed."""
+    """repo@sha256:... of an image the lab registry serves."""
     repo, tag = repo_tag.rsplit(":", 1)
     served = lab.manifest(repo, tag)
-    if served.status_code != 200:
-        pushed = docker("push", f"{lab.registry}/{repo_tag}")
-        if pushed.returncode != 0:
-            pytest.fail(f"{lab.registry}/{repo_tag} is neither in the lab registry nor "
-                        f"pushable ({pushed.stderr.strip()}): build it as the examples' "
-                        "READMEs say")
-        served = lab.manifest(repo, tag)
+    assert served.status_code == 200, f"{lab.registry}/{repo_tag} is not in the lab registry"
     return f"{lab.registry}/{repo}@{served.headers['Docker-Content-Digest']}"
 
 
 @pytest.fixture(scope="module")
 def stack(lab, tmp_path_factory):
-    for repo_tag in IMAGES.values():
-        pinned(lab, repo_tag)
+    ensure_images(lab)
     deployed = Stack(lab, tmp_path_factory.mktemp("stack"))
     try:
         yield deployed
