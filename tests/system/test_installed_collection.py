@@ -1,10 +1,12 @@
 """The collection as users get it: built with ansible-galaxy, installed into an empty
-collections path, its playbook run by its full name with nothing of the source tree on
+collections path, its playbooks run by their full names with nothing of the source tree on
 any path - no checkout, no ansible.cfg of the checkout, no collection link.
 """
 
+import importlib.util
 import json
 import os
+import pathlib
 import tarfile
 import uuid
 
@@ -114,3 +116,37 @@ def test_installed_playbook_runs_build_push_by_its_full_name(installed, lab):
         for tag in expected:
             lab.delete_manifest(repository, tag)
             docker("rmi", "--no-prune", f"{lab.registry}/{repository}:{tag}")
+
+
+def test_installed_playbook_runs_deploy_stack_by_its_full_name(installed, tmp_path):
+    """deploy_stack from the installed copy, with community.docker (its dependency) from the
+    ansible package beside the interpreter, as a user who installed both has them: taking
+    down a stack that a project directory of its own holds, volume included."""
+    import importlib.util
+
+    home, collections, env = installed[0], installed[2], installed[3]
+    bundled = pathlib.Path(
+        list(importlib.util.find_spec("ansible_collections").submodule_search_locations)[0]
+    ).parent
+    env = dict(env, ANSIBLE_COLLECTIONS_PATH=f"{collections}{os.pathsep}{bundled}")
+    project = f"pytest-installed-{uuid.uuid4().hex[:8]}"
+    project_dir = tmp_path / project
+    project_dir.mkdir()
+    (project_dir / "compose.yaml").write_text("services: {}\n")
+    volume = f"{project}_postgres-data"
+    assert docker("volume", "create", volume).returncode == 0
+    (home / "targets.json").write_text(json.dumps({"targets": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": str(BIN / "python")}}}}))
+    try:
+        proc = run([str(BIN / "ansible-playbook"), "-i", str(home / "targets.json"),
+                    "midserver.claude_stack.deploy_stack", "-e", "stack_state=absent",
+                    "-e", "stack_remove_volumes=true", "-e", f"stack_project_name={project}",
+                    "-e", f"stack_project_dir={project_dir}"], cwd=home, env=env, timeout=600)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output[-4000:]
+        assert str(ROOT) not in output
+        assert "midserver.claude_stack.stack : Remove the PostgreSQL data volume" in output
+        assert not project_dir.exists()
+        assert docker("volume", "inspect", volume).returncode != 0
+    finally:
+        docker("volume", "rm", volume)
