@@ -122,8 +122,6 @@ def test_installed_playbook_runs_deploy_stack_by_its_full_name(installed, tmp_pa
     """deploy_stack from the installed copy, with community.docker (its dependency) from the
     ansible package beside the interpreter, as a user who installed both has them: taking
     down a stack that a project directory of its own holds, volume included."""
-    import importlib.util
-
     home, collections, env = installed[0], installed[2], installed[3]
     bundled = pathlib.Path(
         list(importlib.util.find_spec("ansible_collections").submodule_search_locations)[0]
