@@ -25,6 +25,7 @@ DEAD = "127.0.0.1:9"
 # Where a run may write without changing the host: Ansible's own temporary files and
 # Python's byte-code caches.
 IGNORED = ("/root/.ansible", "__pycache__")
+CA_BUNDLE_ON_TARGET = "/usr/local/share/claude_stack_lab/ca-bundle.crt"
 
 CONTAINER_CASES = {
     "unknown install source": (
@@ -185,3 +186,58 @@ def test_daemon_option_dockerd_rejects_stops_the_run(tmp_path, debian_mirror):
     check_stopped_with(result, ["docker_engine_daemon_options", "no-such-option"])
     assert fingerprint("/etc/docker/daemon.json") == before
     assert run(["docker", "info", "--format", "{{.ServerVersion}}"]).returncode == 0
+
+
+def bridge_gateway():
+    found = docker("network", "inspect", "bridge", "--format",
+                   "{{(index .IPAM.Config 0).Gateway}}")
+    assert found.returncode == 0 and found.stdout.strip(), found.stderr
+    return found.stdout.strip()
+
+
+@pytest.fixture
+def fresh_agent():
+    """A Debian 12 container that has never seen the roles, with only what an agent host
+    has before provisioning here: the CA bundle that lets pip reach PyPI through this
+    network's proxy. Its mark comes after that."""
+    name = f"cs-check-{uuid.uuid4().hex[:8]}"
+    started = docker("run", "--detach", "--name", name, IMAGE, "sleep", "infinity")
+    assert started.returncode == 0, started.stderr
+    try:
+        assert docker("exec", name, "mkdir", "-p", CA_BUNDLE_ON_TARGET.rsplit("/", 1)[0]
+                      ).returncode == 0
+        copied = docker("cp", "/etc/claude_stack_lab/pki/ca-bundle.crt",
+                        f"{name}:{CA_BUNDLE_ON_TARGET}")
+        assert copied.returncode == 0, copied.stderr
+        marked = docker("exec", name, "sh", "-c", "sleep 1.5 && touch /run/input-test-mark")
+        assert marked.returncode == 0, marked.stderr
+        yield name
+    finally:
+        docker("rm", "--force", name)
+
+
+def test_provisioning_a_fresh_agent_in_check_mode_succeeds_and_changes_nothing(
+        fresh_agent, tmp_path):
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"agents": {"hosts": {fresh_agent: {
+        "ansible_connection": "community.docker.docker",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        # The container runs as root and has no sudo.
+        "ansible_become": False,
+    }}}}))
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({
+        "docker_engine_source": "distribution",
+        "trivy_install_method": "pypi",
+        "trivy_ca_bundle": CA_BUNDLE_ON_TARGET,
+        # The lab registry as containers reach it: on the default bridge's gateway.
+        "trivy_db_repositories": [f"{bridge_gateway()}:5443/trivy/db"],
+    }))
+    result = ansible_playbook("-i", str(inventory), "-e", f"@{extra}", "--check",
+                              str(ROOT / "playbooks" / "provision_agents.yml"), timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "Traceback" not in output
+    # Check mode says what it could not look at rather than failing on it.
+    assert "Check mode on a host without a running Docker engine" in output
+    assert written_since_start(fresh_agent) == []
