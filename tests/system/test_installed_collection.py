@@ -3,10 +3,10 @@ collections path, its playbooks run by their full names with nothing of the sour
 any path - no checkout, no ansible.cfg of the checkout, no collection link.
 """
 
-import importlib.util
 import json
 import os
 import pathlib
+import sysconfig
 import tarfile
 import uuid
 
@@ -123,9 +123,10 @@ def test_installed_playbook_runs_deploy_stack_by_its_full_name(installed, tmp_pa
     ansible package beside the interpreter, as a user who installed both has them: taking
     down a stack that a project directory of its own holds, volume included."""
     home, collections, env = installed[0], installed[2], installed[3]
-    bundled = pathlib.Path(
-        list(importlib.util.find_spec("ansible_collections").submodule_search_locations)[0]
-    ).parent
+    # The site-packages of this interpreter, where the ansible package keeps its collections
+    # (not ansible_collections' search path, which Ansible's loader rewrites once imported).
+    bundled = pathlib.Path(sysconfig.get_paths()["purelib"])
+    assert (bundled / "ansible_collections" / "community" / "docker").is_dir(), bundled
     env = dict(env, ANSIBLE_COLLECTIONS_PATH=f"{collections}{os.pathsep}{bundled}")
     project = f"pytest-installed-{uuid.uuid4().hex[:8]}"
     project_dir = tmp_path / project
