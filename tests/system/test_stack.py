@@ -286,6 +286,8 @@ def test_missing_required_variable_fails_before_anything_is_touched(stack, varia
      "stack_mid_server_reservations_cpus 'half' is not a number of CPUs"),
     ({"stack_mid_server_limits_cpus": "0"}, "stack_mid_server_limits_cpus '0' is not"),
     ({"stack_mid_server_reservations_memory": "6G"}, "The MID Server reserves more than"),
+    # Compose's binary units (Gi, GiB) as well: 6Gi does not fit in the 4G limit.
+    ({"stack_mid_server_reservations_memory": "6Gi"}, "The MID Server reserves more than"),
     ({"stack_mid_server_reservations_cpus": "1.5", "stack_mid_server_limits_cpus": "1"},
      "The MID Server reserves more than"),
     ({"stack_mid_server_limits_cpus": "4096"}, "lower stack_mid_server_limits_cpus"),
