@@ -226,7 +226,9 @@ class ImagePusher:
             self.result["image_ids"][tag] = image.id
 
         try:
-            self.registry.ping()
+            # The anonymous probe finds a server that is no registry; the manifest requests
+            # after it check the login.
+            self.registry.ping(check_login=False)
             remote = {tag: self.registry.manifest(self.ref.remote_path, tag) for tag in self.tags}
         except RegistryError as exc:
             self.fail(str(exc))
@@ -239,14 +241,17 @@ class ImagePusher:
             self.module.exit_json(**self.result)
 
         attempts = {}
+        digests = {t: remote[t].digest for t in self.tags if t not in pending}
         for tag in pending:
-            attempts[tag] = self._push_with_retries(client, tag)
+            attempts[tag], digest = self._push_with_retries(client, tag)
+            if digest:
+                # The engine names the digest once the registry has stored the manifest.
+                digests[tag] = digest
         if attempts:
             self.result["attempts"] = attempts
 
-        digests = {}
         try:
-            for tag in self.tags:
+            for tag in [t for t in self.tags if t not in digests]:
                 manifest = self.registry.manifest(self.ref.remote_path, tag)
                 if not _serves(manifest, images[tag]):
                     self.fail(
@@ -256,7 +261,7 @@ class ImagePusher:
                 digests[tag] = manifest.digest
         except RegistryError as exc:
             self.fail(str(exc))
-        self.result["digests"] = digests
+        self.result["digests"] = {t: digests[t] for t in self.tags}
         self.result["references"] = sorted(
             {"%s@%s" % (self.ref.name, digest) for digest in digests.values()}
         )
@@ -268,8 +273,7 @@ class ImagePusher:
         while True:
             attempt += 1
             try:
-                self._push(client, tag)
-                return attempt
+                return attempt, self._push(client, tag)
             except PushError as exc:
                 if not exc.transient or attempt > self.params["retries"]:
                     done = self.result["pushed"][: self.result["pushed"].index(tag)]
@@ -294,6 +298,7 @@ class ImagePusher:
         auth = None
         if self.params["username"]:
             auth = {"username": self.params["username"], "password": self.params["password"]}
+        digest = None
         try:
             for event in client.api.push(
                 self.ref.name, tag=tag, auth_config=auth, stream=True, decode=True
@@ -301,8 +306,12 @@ class ImagePusher:
                 error = event.get("errorDetail", {}).get("message") or event.get("error")
                 if error:
                     raise PushError(error.strip().rstrip("."), _transient(error))
+                aux = event.get("aux")
+                if isinstance(aux, dict) and aux.get("Tag") == tag and aux.get("Digest"):
+                    digest = aux["Digest"]
         except DockerException as exc:
             raise PushError(str(exc).strip().splitlines()[0], _transient(str(exc)))
+        return digest
 
 
 def _serves(manifest, image):

@@ -262,3 +262,29 @@ def test_ping_on_a_server_without_the_v2_api():
     client = Scripted([(404, {}, b"")], username="")
     with pytest.raises(RegistryError, match="does not serve the Docker Registry HTTP API v2"):
         client.ping()
+
+
+def test_ping_without_the_login_check_sends_no_credentials():
+    client = Scripted([BASIC_CHALLENGE])
+    client.ping(check_login=False)
+    assert len(client.requests) == 1
+    assert "Authorization" not in client.requests[0][2]
+
+
+def test_ping_without_the_login_check_still_finds_a_server_without_the_v2_api():
+    client = Scripted([(404, {}, b"")])
+    with pytest.raises(RegistryError, match="does not serve the Docker Registry HTTP API v2"):
+        client.ping(check_login=False)
+
+
+def test_ping_without_the_login_check_reports_a_server_error_as_ping_does():
+    client = Scripted([(502, {}, b""), (502, {}, b"")])
+    with pytest.raises(RegistryError, match="answered HTTP 502 to GET /v2/"):
+        client.ping(check_login=False)
+
+
+def test_ping_checks_the_login_by_default():
+    client = Scripted([BASIC_CHALLENGE, (401, {"WWW-Authenticate": 'Basic realm="r"'}, b"")])
+    with pytest.raises(RegistryAuthError):
+        client.ping()
+    assert client.requests[1][2]["Authorization"].startswith("Basic ")
