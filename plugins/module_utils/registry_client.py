@@ -231,14 +231,18 @@ class RegistryClient:
     def ping(self, check_login=True) -> None:
         """Check that the registry answers the v2 API and accepts the credentials in use.
 
-        With check_login false, an authentication challenge to the anonymous request is
-        taken as the answer, so that no credential is checked: the registry's next request
-        checks them anyway, and a registry that hashes passwords pays the hash once less.
+        With check_login false, a registry's authentication challenge to the anonymous
+        request is taken as the answer, so that no credential is checked: the next request
+        checks them anyway, and a registry that hashes passwords pays the hash once less. A
+        challenge without the registry's API version header gets the full check.
         """
         status = None
         if not check_login and not (self._basic or self._tokens):
             status, headers, _body = self._send("GET", "/v2/", {})
-            if status == 401 and headers.get("WWW-Authenticate"):
+            challenge = headers.get("WWW-Authenticate") or ""
+            if status == 401 and challenge and headers.get("Docker-Distribution-API-Version"):
+                if self.username and parse_www_authenticate(challenge)[0] == "basic":
+                    self._basic = True
                 return
         if status not in (200, 404):
             status, _headers, _body = self._request("GET", "/v2/", scope=None)

@@ -109,7 +109,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 digests:
-  description: The manifest digest the registry serves for each tag, after the task.
+  description:
+    - The manifest digest of each tag after the task, as the engine reported it when it pushed the
+      tag, or as the registry served it when the tag was already there.
+    - Asked of the registry after the push when the engine named none.
   returned: success
   type: dict
   sample: {"abc1234": "sha256:0f7c2d0e4d5e9f1b7b2f37d4a5f0d7c8e7e0b6d6f4a2b1c3d5e7f9a1b3c5d7e9"}
@@ -152,32 +155,15 @@ from ansible_collections.midserver.claude_stack.plugins.module_utils.image_refer
     parse_reference,
     validate_tag,
 )
+from ansible_collections.midserver.claude_stack.plugins.module_utils.push_events import (
+    PushFailed,
+    is_transient,
+    pushed_digest,
+)
 from ansible_collections.midserver.claude_stack.plugins.module_utils.registry_client import (
     RegistryClient,
     RegistryError,
 )
-
-# Words in an engine's push error that mean retrying cannot help.
-PERMANENT = (
-    "unauthorized",
-    "denied",
-    "authentication required",
-    "forbidden",
-    "manifest invalid",
-    "name unknown",
-    "does not exist",
-    "no basic auth credentials",
-    "x509",
-    "certificate",
-)
-
-
-class PushError(Exception):
-    """A push that failed; transient tells whether a retry may help."""
-
-    def __init__(self, message, transient):
-        super().__init__(message)
-        self.transient = transient
 
 
 class ImagePusher:
@@ -274,7 +260,7 @@ class ImagePusher:
             attempt += 1
             try:
                 return attempt, self._push(client, tag)
-            except PushError as exc:
+            except PushFailed as exc:
                 if not exc.transient or attempt > self.params["retries"]:
                     done = self.result["pushed"][: self.result["pushed"].index(tag)]
                     self.fail(
@@ -298,29 +284,17 @@ class ImagePusher:
         auth = None
         if self.params["username"]:
             auth = {"username": self.params["username"], "password": self.params["password"]}
-        digest = None
         try:
-            for event in client.api.push(
-                self.ref.name, tag=tag, auth_config=auth, stream=True, decode=True
-            ):
-                error = event.get("errorDetail", {}).get("message") or event.get("error")
-                if error:
-                    raise PushError(error.strip().rstrip("."), _transient(error))
-                aux = event.get("aux")
-                if isinstance(aux, dict) and aux.get("Tag") == tag and aux.get("Digest"):
-                    digest = aux["Digest"]
+            return pushed_digest(
+                client.api.push(self.ref.name, tag=tag, auth_config=auth, stream=True, decode=True),
+                tag,
+            )
         except DockerException as exc:
-            raise PushError(str(exc).strip().splitlines()[0], _transient(str(exc)))
-        return digest
+            raise PushFailed(str(exc).strip().splitlines()[0], is_transient(str(exc)))
 
 
 def _serves(manifest, image):
     return manifest is not None and manifest.holds(image.id, image.attrs.get("RepoDigests"))
-
-
-def _transient(message):
-    text = message.lower()
-    return not any(word in text for word in PERMANENT)
 
 
 def main():

@@ -52,7 +52,7 @@ def target():
         docker("rm", "--force", name)
 
 
-def cleanup(tmp_path, target, source):
+def cleanup(tmp_path, target, source, *options):
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"all": {"hosts": {target: {
         "ansible_connection": "community.docker.docker",
@@ -72,7 +72,7 @@ def cleanup(tmp_path, target, source):
              "ansible.builtin.debug": {"msg": "sources changed: {{ __docker_engine_apt_sources_changed }}"}},
         ],
     }]))
-    result = ansible_playbook("-i", str(inventory), str(play), timeout=300)
+    result = ansible_playbook("-i", str(inventory), *options, str(play), timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     return output
@@ -102,8 +102,31 @@ def test_stale_files_go_and_the_rest_stays(tmp_path, target):
     assert "sources changed: False" in output
 
 
-def test_a_host_without_sources_list_is_left_as_it_is(tmp_path, target):
-    assert docker("exec", target, "rm", "/etc/apt/sources.list").returncode == 0
+def test_check_mode_reports_the_removals_and_removes_nothing(tmp_path, target):
+    output = cleanup(tmp_path, target, "distribution", "--check")
+    assert "sources changed: True" in output
+    for path in REMOVED + KEPT + [OWN_SOURCE, OWN_KEY]:
+        assert present(target, path), path
+    sources_list = docker("exec", target, "cat", "/etc/apt/sources.list").stdout
+    assert sources_list.splitlines() == [DEBIAN_LINE, DOCKER_LINE]
+
+
+def test_a_host_without_sources_list_is_left_without_one(tmp_path, target):
+    removed = docker("exec", target, "sh", "-c",
+                     "rm /etc/apt/sources.list " + " ".join(REMOVED + [OWN_SOURCE, OWN_KEY]))
+    assert removed.returncode == 0, removed.stderr
     output = cleanup(tmp_path, target, "distribution")
     assert not present(target, "/etc/apt/sources.list")
-    assert "sources changed: True" in output
+    assert play_recap(output)["changed"] == 0
+    assert "sources changed: False" in output
+
+
+def test_an_empty_list_of_stale_files_still_finds_sources_by_content(tmp_path, target):
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({"docker_engine_stale_apt_files": []}))
+    cleanup(tmp_path, target, "upstream", "-e", f"@{extra}")
+    assert not present(target, "/etc/apt/sources.list.d/docker.list")
+    assert not present(target, "/etc/apt/sources.list.d/vendor-mirror.sources")
+    # Known only by path, so kept when the list of paths is empty.
+    assert present(target, "/etc/apt/keyrings/docker.gpg")
+    assert present(target, OWN_SOURCE) and present(target, OWN_KEY)

@@ -264,11 +264,26 @@ def test_ping_on_a_server_without_the_v2_api():
         client.ping()
 
 
+REGISTRY_CHALLENGE = (401, {"WWW-Authenticate": 'Basic realm="r"',
+                            "Docker-Distribution-Api-Version": "registry/2.0"}, b"")
+
+
 def test_ping_without_the_login_check_sends_no_credentials():
-    client = Scripted([BASIC_CHALLENGE])
+    client = Scripted([REGISTRY_CHALLENGE, (200, {}, manifest_body())])
     client.ping(check_login=False)
     assert len(client.requests) == 1
     assert "Authorization" not in client.requests[0][2]
+    # The challenge told the scheme: the next request sends the login at once.
+    assert client.manifest("ns/app", "x").config_digest == CONFIG_DIGEST
+    assert len(client.requests) == 2
+    assert client.requests[1][2]["Authorization"].startswith("Basic ")
+
+
+def test_ping_without_the_login_check_checks_a_challenge_that_is_not_a_registry_s():
+    client = Scripted([BASIC_CHALLENGE, BASIC_CHALLENGE, (404, {}, b"")])
+    with pytest.raises(RegistryError, match="does not serve the Docker Registry HTTP API v2"):
+        client.ping(check_login=False)
+    assert client.requests[2][2]["Authorization"].startswith("Basic ")
 
 
 def test_ping_without_the_login_check_still_finds_a_server_without_the_v2_api():
