@@ -8,9 +8,10 @@ import traceback
 
 try:
     import docker
+    from docker import auth as docker_auth
     from docker.errors import DockerException, ImageNotFound
 except ImportError:
-    docker = None
+    docker = docker_auth = None
     DockerException = ImageNotFound = Exception
     DOCKER_SDK_IMPORT_ERROR = traceback.format_exc()
 else:
@@ -51,6 +52,23 @@ def local_image(client, reference):
         return client.images.get(reference)
     except ImageNotFound:
         return None
+
+
+def push_auth_config(client, registry, username=None, password=None):
+    """The auth_config to hand APIClient.push: the given login, else None when the client
+    configuration has one for the registry (the SDK then sends it), else an empty login.
+
+    The SDK sends no X-Registry-Auth header at all without a login, and engine 28.3.3
+    fails such a push (moby/moby#50614); an empty login is what the docker CLI sends.
+    """
+    if username:
+        return {"username": username, "password": password}
+    try:
+        if docker_auth.get_config_header(client.api, registry):
+            return None
+    except (DockerException, ValueError, TypeError, OSError):
+        return None
+    return {}
 
 
 def _first_line(exc):

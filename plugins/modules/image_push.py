@@ -150,6 +150,7 @@ from ansible_collections.midserver.claude_stack.plugins.module_utils.docker_clie
     DockerException,
     docker_client,
     local_image,
+    push_auth_config,
 )
 from ansible_collections.midserver.claude_stack.plugins.module_utils.image_reference import (
     parse_reference,
@@ -281,9 +282,9 @@ class ImagePusher:
                 delay *= 2
 
     def _push(self, client, tag):
-        auth = None
-        if self.params["username"]:
-            auth = {"username": self.params["username"], "password": self.params["password"]}
+        auth = push_auth_config(
+            client, self.ref.domain, self.params["username"], self.params["password"]
+        )
         try:
             return pushed_digest(
                 client.api.push(self.ref.name, tag=tag, auth_config=auth, stream=True, decode=True),
